@@ -107,6 +107,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
 
+# The database cache is shared by every web process, which login throttling
+# needs; `manage.py createcachetable` makes its table.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "lod_admin_cache",
+    }
+}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -116,6 +125,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Failed logins allowed per user name and per client address before both
+# are locked for LOGIN_LOCK_SECONDS.
+LOGIN_FAILURE_LIMIT = env.env_int("LOD_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCK_SECONDS = env.env_int("LOD_LOGIN_LOCK_SECONDS", 900)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -28,6 +28,12 @@ MARKER_PASSWORD = "Marker-Secret-9f3a7c!ü€"
 USER_PASSWORD = "correct-horse-battery-7"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hash user passwords cheaply: the suite logs in hundreds of times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def marker_password():
     return MARKER_PASSWORD
