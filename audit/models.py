@@ -5,6 +5,16 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 
+class AuditRecordQuerySet(models.QuerySet):
+    def for_registry(self, registry):
+        """Return the records of REGISTRY and its accounts, kept after they are deleted."""
+        return self.filter(registry_id=registry.pk)
+
+    def for_organizations(self, organizations):
+        """Return the records tied to any organization in the ORGANIZATIONS queryset."""
+        return self.filter(organization_id__in=organizations.values("pk"))
+
+
 class AuditRecord(models.Model):
     class Action(models.TextChoices):
         ADD = "add", "Added"
@@ -28,6 +38,8 @@ class AuditRecord(models.Model):
     changed_fields = models.JSONField(default=list, blank=True)
     message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
