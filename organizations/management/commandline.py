@@ -35,7 +35,6 @@ class CommandActor(AnonymousUser):
     """
 
     username = "manage.py"
-    is_staff = True
     is_superuser = True
 
     def __str__(self):
@@ -196,6 +195,30 @@ def find_organization(value, option):
         f"{option}: no organization has the name or slug {value!r}. Check the spelling, "
         "or create it with create_organization."
     )
+
+
+def positive_int(text):
+    """Parse an option value of 1 or more; argparse reports the ValueError with the option."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def positive_float(text):
+    """Parse an option value greater than 0, such as a number of seconds."""
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+def non_negative_float(text):
+    """Parse an option value of 0 or more, such as a number of seconds to wait."""
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(text)
+    return value
 
 
 def isoformat(moment):

@@ -102,7 +102,9 @@ class Command(BaseCommand):
                 f"{ADMIN_PASSWORD.options} is used only with --admin-username; add it or "
                 "leave the password option out."
             )
-        ca_certificate = read_text_file(options["ca_cert"], "--ca-cert") if options["ca_cert"] else ""
+        ca_certificate = ""
+        if options["ca_cert"]:
+            ca_certificate = read_text_file(options["ca_cert"], "--ca-cert")
         admin_password = ADMIN_PASSWORD.read(options) or ""
 
         with transaction.atomic():

@@ -1,15 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from organizations.management.commandline import plural
+from organizations.management.commandline import plural, positive_int
 from registries.crypto import CredentialDecryptionError
 from registries.keys import rotate_secrets
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
 
 
 class Command(BaseCommand):
@@ -29,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=positive_int,
+            metavar="N",
             default=500,
             help="Rows per transaction (default 500).",
         )
@@ -39,7 +33,9 @@ class Command(BaseCommand):
         except CredentialDecryptionError as error:
             # Batches before the failing one stay committed; each row still
             # decrypts with the keys configured, so a rerun carries on.
-            raise CommandError(f"Key rotation stopped: {error} Then run the command again.") from None
+            raise CommandError(
+                f"Key rotation stopped: {error} Then run the command again."
+            ) from None
 
         verb = "would re-encrypt" if options["dry_run"] else "re-encrypted"
         checked = sum(column["checked"] for column in counts.values())

@@ -23,6 +23,8 @@ from organizations.management.commandline import (
     format_table,
     isoformat,
     plural,
+    positive_float,
+    positive_int,
 )
 from registries import client
 from registries.management.lookup import find_registry
@@ -78,20 +80,6 @@ class Check:
         }
 
 
-def positive_number(text):
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
 class Command(BaseCommand):
     help = (
         "Check every enabled registry (ping, or log in with its admin account) and every "
@@ -121,13 +109,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=positive_int,
+            metavar="N",
             default=DEFAULT_WORKERS,
             help=f"Checks run at the same time (default {DEFAULT_WORKERS}).",
         )
         default_timeout = client.CHECK_BUDGET_FACTOR * settings.REGISTRY_CHECK_TIMEOUT + 5
         parser.add_argument(
             "--timeout",
-            type=positive_number,
+            type=positive_float,
+            metavar="SECONDS",
             default=default_timeout,
             help=(
                 "Seconds to wait for one check before it counts as timed out (default "
@@ -196,8 +186,8 @@ class Command(BaseCommand):
                         f"{timeout:g} seconds.",
                     )
         finally:
-            # A timed-out check keeps its thread until the client's own
-            # request timeout ends it; the command does not wait for it.
+            # The report does not wait for a timed-out check. Python still
+            # joins its thread at exit, which the client's request timeouts bound.
             pool.shutdown(wait=False, cancel_futures=True)
 
     def result_of(self, future, check):
