@@ -1,18 +1,46 @@
 """Labs running as containers, and the jobs that persist their changes."""
 
+import datetime
+import logging
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
-from organizations.models import Organization
+from organizations.models import Membership, Organization, path_prefix_filter
 from registries.models import ContainerRegistry, RegistryAccount
+
+logger = logging.getLogger(__name__)
+
+STALE_JOB_MESSAGE = "The worker stopped while pushing; retry."
 
 
 class LabQuerySet(models.QuerySet):
     def owned_by(self, user):
         """Return the labs USER owns."""
         return self.filter(owner=user)
+
+    def administered_by(self, user):
+        """Return the labs in organizations USER administers, and in those below them."""
+        if user.is_superuser:
+            return self.all()
+        return self.filter(_administered(user))
+
+    def visible_to(self, user):
+        """Return the labs USER may see: their own, plus those of organizations they administer."""
+        if user.is_superuser:
+            return self.all()
+        return self.filter(Q(owner=user) | _administered(user))
+
+
+def _administered(user):
+    """Build a Q matching labs in the organization subtrees that USER administers."""
+    paths = Membership.objects.filter(user=user, role=Membership.Role.ADMIN).values_list(
+        "organization__path", flat=True
+    )
+    return path_prefix_filter("organization__path", paths)
 
 
 class Lab(models.Model):
@@ -58,6 +86,47 @@ class Lab(models.Model):
     def get_absolute_url(self):
         return reverse("labs:detail", args=[self.pk])
 
+    @property
+    def is_running(self):
+        return self.status == self.Status.RUNNING
+
+    @property
+    def has_ended(self):
+        return self.status in (self.Status.STOPPED, self.Status.FAILED)
+
+
+class PersistJobQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=PersistJob.ACTIVE_STATUSES)
+
+    def stale(self, now=None):
+        """Return running jobs whose worker has not reported for PERSIST_STALE_AFTER seconds."""
+        cutoff = (now or timezone.now()) - datetime.timedelta(
+            seconds=settings.PERSIST_STALE_AFTER
+        )
+        return self.filter(status=PersistJob.Status.RUNNING).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+        )
+
+    def fail_stale(self):
+        """Fail the running jobs whose worker stopped reporting; return how many.
+
+        A worker killed mid-push (SIGKILL, a lost machine) leaves its job
+        running for ever, and the queue never hands the task out again.
+        """
+        now = timezone.now()
+        stale_ids = list(self.stale(now).values_list("pk", flat=True))
+        if not stale_ids:
+            return 0
+        count = self.stale(now).filter(pk__in=stale_ids).update(
+            status=PersistJob.Status.FAILED,
+            error_message=STALE_JOB_MESSAGE,
+            step="Failed",
+            finished_at=now,
+        )
+        logger.warning("Failed %d stale persist job(s): %s", count, stale_ids)
+        return count
+
 
 class PersistJob(models.Model):
     class Status(models.TextChoices):
@@ -99,6 +168,8 @@ class PersistJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = PersistJobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -127,3 +198,34 @@ class PersistJob(models.Model):
     @property
     def is_active(self):
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def target(self):
+        """The pushed reference without digest: ``<registry>/<repository>:<tag>``."""
+        return self.image_reference or str(self)
+
+    @property
+    def pushed_reference(self):
+        """``<registry>/<repository>:<tag>@<digest>`` once the push succeeded, else ""."""
+        return f"{self.target}@{self.digest}" if self.digest else ""
+
+    @property
+    def elapsed(self):
+        """Time from the start of the job to its end, or to now while it runs."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def elapsed_text(self):
+        """The elapsed time as minutes and seconds, such as "2 min 5 s"."""
+        if self.elapsed is None:
+            return ""
+        minutes, seconds = divmod(int(self.elapsed.total_seconds()), 60)
+        return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+    @property
+    def percent_done(self):
+        if not self.bytes_total:
+            return 0
+        return min(100, round(100 * self.bytes_done / self.bytes_total))

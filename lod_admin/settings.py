@@ -187,6 +187,9 @@ if not DEBUG:
 CONTAINER_ENGINE_URL = env.env_str("CONTAINER_ENGINE_URL") or (
     f"unix://{VAR_DIR / 'podman' / 'podman.sock'}"
 )
+# Network mode of lab containers: empty for the engine's default network,
+# "none" for containers without a network.
+LAB_NETWORK_MODE = env.env_str("LOD_LAB_NETWORK_MODE")
 # Seconds one persist may run before it is failed.
 PERSIST_TIME_LIMIT = env.env_int("LOD_PERSIST_TIME_LIMIT", 3600)
 # Seconds without a progress update after which a running persist counts as
