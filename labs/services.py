@@ -96,12 +96,17 @@ def resolve_pull_source(organization, image, pull_account=None):
     except ValidationError as error:
         raise ValidationError({"image": error.error_list}) from None
 
-    registry = (
+    # Two organizations on one branch may each have a row for the same
+    # address. A chosen account names its row; otherwise the row closest to
+    # the lab's organization wins.
+    candidates = (
         ContainerRegistry.objects.available_to(organization)
         .filter(address=reference.registry)
         .order_by("-organization__depth", "id")
-        .first()
     )
+    registry = candidates.first()
+    if pull_account is not None:
+        registry = candidates.filter(pk=pull_account.registry_id).first() or registry
     if registry is None:
         if pull_account is not None:
             raise ValidationError(

@@ -193,8 +193,8 @@ def test_wrong_password_fails_clearly(
     end(client, lab)
 
     assert job.status == PersistJob.Status.FAILED
-    assert "rejected the login" in job.error_message
-    assert "rejected the login" in page
+    assert "did not accept the one sent" in job.error_message
+    assert "did not accept the one sent" in page
     assert "Retry" in page
     for text in (job.error_message, page, caplog.text, repr(list(DBTaskResult.objects.values()))):
         assert MARKER_PASSWORD not in text
@@ -240,8 +240,8 @@ def test_launch_with_wrong_password_fails_clearly(
 
     assert lab.status == Lab.Status.FAILED
     assert lab.container_id == ""
-    assert "rejected the login" in lab.status_message
-    assert "rejected the login" in page
+    assert "did not accept the one sent" in lab.status_message
+    assert "did not accept the one sent" in page
     for text in (page, caplog.text, repr(list(DBTaskResult.objects.values()))):
         assert MARKER_PASSWORD not in text
 

@@ -110,7 +110,7 @@ def test_stream_error_ignores_other_lines():
 @pytest.mark.parametrize(
     ("message", "cause"),
     [
-        ("unauthorized: authentication required", "rejected the login"),
+        ("unauthorized: authentication required", "did not accept the one sent"),
         ("denied: requested access to the resource is denied", "denied access"),
         ("errors:\ndenied: requested access to the resource is denied\n"
          "unauthorized: authentication required", "denied access"),
