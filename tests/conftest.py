@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.registries",
     "tests.fixtures.engine",
     "tests.fixtures.browser",
+    "tests.security.leakcheck",
 ]
 
 # A password that must never appear in any page, log line, command output or dump.
