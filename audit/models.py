@@ -6,6 +6,14 @@ from django.db import models
 
 
 class AuditRecordQuerySet(models.QuerySet):
+    """Read-only in bulk too: ``update`` and ``delete`` raise like the model's own methods."""
+
+    def update(self, **kwargs):
+        raise ValueError("Audit records cannot be changed once written.")
+
+    def delete(self):
+        raise ValueError("Audit records cannot be deleted.")
+
     def for_registry(self, registry):
         """Return the records of REGISTRY and its accounts, kept after they are deleted."""
         return self.filter(registry_id=registry.pk)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,10 @@ class ImageInfo:
     layers: int
 
 
+# The SDK reads streamed responses (pull, push, exec) from urllib3 directly,
+# so their failures arrive as urllib3 exceptions, not requests ones.
+STREAM_ERRORS = (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError)
+
 CONNECTION_ERRORS = (requests.exceptions.ConnectionError, FileNotFoundError, ConnectionError)
 
 # API version per engine URL, asked once per process so that later clients
@@ -96,9 +101,14 @@ def connect(engine_url, timeout=DEFAULT_TIMEOUT):
         raise EngineError(f"Not found on the container engine: {_explain(error)}") from None
     except docker.errors.APIError as error:
         raise EngineError(f"The container engine reported an error: {_explain(error)}") from None
-    except (requests.exceptions.ReadTimeout, TimeoutError):
+    except (requests.exceptions.ReadTimeout, TimeoutError, urllib3.exceptions.ReadTimeoutError):
         raise EngineError(
             f"The container engine at {engine_url} did not respond within {timeout} s."
+        ) from None
+    except urllib3.exceptions.ProtocolError:
+        raise EngineError(
+            f"The container engine at {engine_url} closed the connection in the middle of a "
+            "response; it may have stopped."
         ) from None
     except CONNECTION_ERRORS:
         raise EngineError(f"The container engine is unreachable at {engine_url}.") from None
@@ -331,7 +341,7 @@ def push(engine_url, repository, tag, *, auth, progress, deadline, on_line=None)
                     on_line(progress)
                 if time.monotonic() > deadline:
                     raise too_late
-        except requests.exceptions.RequestException:
+        except (requests.exceptions.RequestException, *STREAM_ERRORS):
             # requests reports a read timeout inside a stream as a
             # ConnectionError, so only the deadline distinguishes the two.
             if time.monotonic() >= deadline:
@@ -461,7 +471,8 @@ REGISTRY_ERROR_CAUSES = (
     (("server gave http response to https client",),
      "the registry speaks plain HTTP but the engine expects HTTPS"),
     (("connection refused", "no such host", "i/o timeout", "network is unreachable",
-      "connection reset"),
+      "connection reset", "use of closed network connection", "broken pipe",
+      "unexpected eof", ": eof"),
      "the registry is unreachable"),
     (("manifest unknown", "not found"), "the image does not exist in the registry"),
 )

@@ -291,6 +291,8 @@ def end_lab(user, lab):
     """
     if lab.has_ended:
         raise LabError("The lab has already ended.")
+    # A job whose worker was killed would otherwise block the lab for ever.
+    lab.persist_jobs.fail_stale()
     if lab.persist_jobs.active().exists():
         raise LabError("A persist of this lab is queued or running; end the lab after it finishes.")
 
@@ -380,6 +382,8 @@ def request_persist(user, lab, *, registry, account, repository, tag):
     except ValidationError as error:
         raise ValidationError({"tag": error.error_list}) from None
 
+    # A job whose worker was killed would otherwise block the lab for ever.
+    lab.persist_jobs.fail_stale()
     try:
         with transaction.atomic():
             job = PersistJob.objects.create(

@@ -11,7 +11,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.tasks import task
 from django.utils import timezone
 
@@ -72,6 +72,9 @@ def run_persist(job_id):
         return PersistJob.Status.FAILED
     except (engine.EngineError, services.LabError) as error:
         return _finish_failed(job, str(error))
+    except (OperationalError, InterfaceError):
+        logger.exception("Persist job %s lost its database connection", job.pk)
+        return _finish_failed(job, "The database connection was lost during the push; retry.")
     except Exception:
         logger.exception("Persist job %s failed unexpectedly", job.pk)
         return _finish_failed(job, "An unexpected error stopped the push; see the worker's log.")
@@ -139,21 +142,39 @@ def _repository_name(job):
     return f"{job.registry.address}/{job.repository}"
 
 
+def _reconnecting(write):
+    """Run WRITE; when the database connection was lost, reconnect and run it once more.
+
+    A worker holds its connection for the whole push, so a database restart
+    or a dropped connection would otherwise leave the job running for ever.
+    """
+    try:
+        return write()
+    except (OperationalError, InterfaceError) as error:
+        logger.warning("Database connection lost (%s); reconnecting once", error)
+        connection.close()
+        return write()
+
+
 def _save_progress(job_id, **fields):
     """Store progress and the heartbeat; raise JobAbandoned when the job no longer runs."""
-    updated = PersistJob.objects.filter(pk=job_id, status=PersistJob.Status.RUNNING).update(
-        heartbeat_at=timezone.now(), **fields
+    updated = _reconnecting(
+        lambda: PersistJob.objects.filter(pk=job_id, status=PersistJob.Status.RUNNING).update(
+            heartbeat_at=timezone.now(), **fields
+        )
     )
     if not updated:
         raise JobAbandoned(job_id)
 
 
 def _finish_succeeded(job, digest):
-    finished = PersistJob.objects.filter(pk=job.pk, status=PersistJob.Status.RUNNING).update(
-        status=PersistJob.Status.SUCCEEDED, digest=digest, step="Pushed",
-        bytes_done=job.bytes_done, bytes_total=job.bytes_total,
-        layers_done=job.layers_done, layers_total=job.layers_total,
-        finished_at=timezone.now(), heartbeat_at=timezone.now(),
+    finished = _reconnecting(
+        lambda: PersistJob.objects.filter(pk=job.pk, status=PersistJob.Status.RUNNING).update(
+            status=PersistJob.Status.SUCCEEDED, digest=digest, step="Pushed",
+            bytes_done=job.bytes_done, bytes_total=job.bytes_total,
+            layers_done=job.layers_done, layers_total=job.layers_total,
+            finished_at=timezone.now(), heartbeat_at=timezone.now(),
+        )
     )
     if not finished:
         logger.warning("Persist job %s pushed %s but was failed meanwhile", job.pk, digest)
@@ -169,9 +190,11 @@ def _finish_succeeded(job, digest):
 
 
 def _finish_failed(job, message):
-    finished = PersistJob.objects.filter(pk=job.pk, status=PersistJob.Status.RUNNING).update(
-        status=PersistJob.Status.FAILED, error_message=message[:1000], step="Failed",
-        finished_at=timezone.now(),
+    finished = _reconnecting(
+        lambda: PersistJob.objects.filter(pk=job.pk, status=PersistJob.Status.RUNNING).update(
+            status=PersistJob.Status.FAILED, error_message=message[:1000], step="Failed",
+            finished_at=timezone.now(),
+        )
     )
     if finished:
         record(

@@ -66,12 +66,33 @@ class CertificateField(forms.CharField):
             )
 
 
+def reject_control_characters(value):
+    """Reject text with control characters, which no registry login accepts."""
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in value):
+        raise ValidationError(
+            "This contains a control character (such as a newline or tab); remove it.",
+            code="control_character",
+        )
+
+
+def validate_registry_username(value):
+    """Check a registry user name: HTTP Basic authentication ends the name at the first colon."""
+    reject_control_characters(value)
+    if ":" in value:
+        raise ValidationError(
+            "A registry user name cannot contain ':', because HTTP Basic authentication "
+            "splits the user name from the password there.",
+            code="colon_in_username",
+        )
+
+
 def password_field(label, help_text):
     return forms.CharField(
         label=label,
         required=False,
         strip=False,
         max_length=4096,
+        validators=[reject_control_characters],
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=help_text,
     )
@@ -148,6 +169,7 @@ class RegistryForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["admin_username"].validators.append(validate_registry_username)
         # The field never renders a value; this keeps the stored secret out
         # of the initial data, so only a typed password counts as a change.
         self.initial.pop("admin_password", None)
@@ -279,6 +301,7 @@ class RegistryAccountForm(forms.ModelForm):
 
     def __init__(self, *args, registry, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["username"].validators.append(validate_registry_username)
         self.instance.registry = registry
         self.initial.pop("password", None)
         self.fields["organization"].queryset = Organization.objects.administered_by(
