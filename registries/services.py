@@ -12,6 +12,7 @@ from django.db import transaction
 from audit.models import AuditRecord, record
 from labs.models import PersistJob
 from registries import client, references
+from registries.models import CheckStatus
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def save_registry(form, user):
             organization_id=registry.organization_id,
         )
     logger.info(
-        "registry %s %s by user %s", registry.pk, "added" if adding else "changed", user.pk
+        "registry %s %s by %s", registry.pk, "added" if adding else "changed", user
     )
     return registry
 
@@ -75,12 +76,17 @@ def delete_registry(registry, user):
         )
         registry_id = registry.pk
         registry.delete()
-    logger.info("registry %s deleted by user %s", registry_id, user.pk)
+    logger.info("registry %s deleted by %s", registry_id, user)
 
 
 def save_account(form, user):
     """Save a valid account FORM and record who added or changed what."""
     adding = form.instance.pk is None
+    if not adding and {"username", "password"} & set(form.changed_data):
+        # The last check tested other credentials; it says nothing about these.
+        form.instance.last_check_status = CheckStatus.NEVER
+        form.instance.last_check_message = ""
+        form.instance.last_checked_at = None
     with transaction.atomic():
         account = form.save()
         record(
@@ -92,8 +98,8 @@ def save_account(form, user):
             organization_id=account.organization_id,
         )
     logger.info(
-        "registry account %s of registry %s %s by user %s",
-        account.pk, account.registry_id, "added" if adding else "changed", user.pk,
+        "registry account %s of registry %s %s by %s",
+        account.pk, account.registry_id, "added" if adding else "changed", user,
     )
     return account
 
@@ -111,8 +117,8 @@ def delete_account(account, user):
         account_id = account.pk
         account.delete()
     logger.info(
-        "registry account %s of registry %s deleted by user %s",
-        account_id, account.registry_id, user.pk,
+        "registry account %s of registry %s deleted by %s",
+        account_id, account.registry_id, user,
     )
 
 
@@ -120,7 +126,7 @@ def check_registry(registry, user):
     """Check that REGISTRY responds and that its admin account, if used, logs in; store the result."""
     result = client.check_registry(registry)
     _store_check(registry, result, user, registry_id=registry.pk)
-    logger.info("registry %s checked by user %s: %s", registry.pk, user.pk, result.status)
+    logger.info("registry %s checked by %s: %s", registry.pk, user, result.status)
     return result
 
 
@@ -129,7 +135,7 @@ def check_account(account, user):
     result = client.check_account(account)
     _store_check(account, result, user, registry_id=account.registry_id)
     logger.info(
-        "registry account %s checked by user %s: %s", account.pk, user.pk, result.status
+        "registry account %s checked by %s: %s", account.pk, user, result.status
     )
     return result
 

@@ -215,7 +215,11 @@ def account_create(request, pk):
 
     if request.method == "POST" and form.is_valid():
         account = services.save_account(form, request.user)
-        messages.success(request, f"Account {account.username} added to {registry.name}.")
+        messages.success(
+            request,
+            f"Account {account.username} added to {registry.name}. "
+            "Press Test to check that it may push.",
+        )
         return redirect(registry)
 
     return render(
