@@ -24,6 +24,7 @@ from organizations.forms import (
     removes_own_access,
 )
 from organizations.models import Membership, Organization
+from registries.models import ContainerRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +106,12 @@ def organization_detail(request, pk):
     """Show an organization, the organizations below it, its registries and its history."""
     organization = _administered_organization(request, pk)
     children = organization.children.annotate(member_count=Count("memberships")).order_by("name")
-    registries = organization.registries.annotate(account_count=Count("accounts")).order_by(
-        "name", "id"
+    # Registries of organizations above are available here too, so they are listed.
+    registries = (
+        ContainerRegistry.objects.available_to(organization)
+        .select_related("organization")
+        .annotate(account_count=Count("accounts"))
+        .order_by("organization__depth", "name", "id")
     )
     audit_records = AuditRecord.objects.for_organizations(
         Organization.objects.subtree(organization)
