@@ -24,38 +24,8 @@ class CheckStatus(models.TextChoices):
     ERROR = "error", "Check failed"
 
 
-class ContainerRegistryQuerySet(models.QuerySet):
-    def administered_by(self, user):
-        """Return the registries USER may manage: in organizations they administer or below."""
-        if user.is_superuser:
-            return self.all()
-        paths = user.memberships.filter(role="admin").values_list("organization__path", flat=True)
-        return self.filter(path_prefix_filter("organization__path", paths))
-
-    def available_to(self, organization):
-        """Return the registries that ORGANIZATION may use: its own and those above it."""
-        return self.filter(organization_id__in=organization.ancestor_ids)
-
-    def usable_for_push(self, organization):
-        """Return the registries offered for persisting a lab of ORGANIZATION."""
-        return self.available_to(organization).filter(enabled=True, allow_push=True)
-
-
-class ContainerRegistry(models.Model):
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True)
-    organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="registries"
-    )
-    address = models.CharField(max_length=255)
-    enabled = models.BooleanField(default=True)
-    allow_push = models.BooleanField(default=False)
-    use_admin_account = models.BooleanField(default=False)
-    admin_username = models.CharField(max_length=255, blank=True)
-    admin_password = EncryptedSecretField()
-    verify_tls = models.BooleanField(default=True)
-    ca_certificate = models.TextField(blank=True)
-    plain_http = models.BooleanField(default=False)
+class CheckedAndTracked(models.Model):
+    """The last check's result, and who created and changed the row when."""
 
     last_check_status = models.CharField(
         max_length=20, choices=CheckStatus, default=CheckStatus.NEVER, blank=True
@@ -73,6 +43,43 @@ class ContainerRegistry(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class ContainerRegistryQuerySet(models.QuerySet):
+    def administered_by(self, user):
+        """Return the registries USER may manage: in organizations they administer or below."""
+        if user.is_superuser:
+            return self.all()
+        paths = user.memberships.filter(role="admin").values_list("organization__path", flat=True)
+        return self.filter(path_prefix_filter("organization__path", paths))
+
+    def available_to(self, organization):
+        """Return the registries that ORGANIZATION may use: its own and those above it."""
+        return self.filter(organization_id__in=organization.ancestor_ids)
+
+    def usable_for_push(self, organization):
+        """Return the registries offered for persisting a lab of ORGANIZATION."""
+        return self.available_to(organization).filter(enabled=True, allow_push=True)
+
+
+class ContainerRegistry(CheckedAndTracked):
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="registries"
+    )
+    address = models.CharField(max_length=255)
+    enabled = models.BooleanField(default=True)
+    allow_push = models.BooleanField(default=False)
+    use_admin_account = models.BooleanField(default=False)
+    admin_username = models.CharField(max_length=255, blank=True)
+    admin_password = EncryptedSecretField()
+    verify_tls = models.BooleanField(default=True)
+    ca_certificate = models.TextField(blank=True)
+    plain_http = models.BooleanField(default=False)
 
     objects = ContainerRegistryQuerySet.as_manager()
 
@@ -122,7 +129,7 @@ class RegistryAccountQuerySet(models.QuerySet):
         return self.filter(organization_id__in=organization.ancestor_ids)
 
 
-class RegistryAccount(models.Model):
+class RegistryAccount(CheckedAndTracked):
     registry = models.ForeignKey(
         ContainerRegistry, on_delete=models.CASCADE, related_name="accounts"
     )
@@ -131,23 +138,6 @@ class RegistryAccount(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="registry_accounts"
     )
-
-    last_check_status = models.CharField(
-        max_length=20, choices=CheckStatus, default=CheckStatus.NEVER, blank=True
-    )
-    last_check_message = models.CharField(max_length=500, blank=True)
-    last_checked_at = models.DateTimeField(null=True, blank=True)
-
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     objects = RegistryAccountQuerySet.as_manager()
 
