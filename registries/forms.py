@@ -176,6 +176,9 @@ class RegistryForm(forms.ModelForm):
         if self.instance.admin_password:
             self.fields["admin_password"].help_text += " Leave blank to keep it."
         self.fields["organization"].queryset = Organization.objects.administered_by(user)
+        self.fields["organization"].error_messages["invalid_choice"] = (
+            "Choose an organization that you administer."
+        )
 
         self.helper = FormHelper()
         self.helper.layout = Layout(
@@ -307,6 +310,10 @@ class RegistryAccountForm(forms.ModelForm):
         self.fields["organization"].queryset = Organization.objects.administered_by(
             user
         ).subtree(registry.organization)
+        self.fields["organization"].error_messages["invalid_choice"] = (
+            f"Choose {registry.organization} or an organization below it that you "
+            "administer: an account is usable only where its registry is available."
+        )
         if self.instance.pk:
             self.fields["password"].help_text += " Leave blank to keep it."
         else:
@@ -359,6 +366,9 @@ class RegistryFilterForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["organization"].queryset = Organization.objects.administered_by(user)
+        self.fields["organization"].error_messages["invalid_choice"] = (
+            "Choose an organization that you administer."
+        )
 
         self.helper = FormHelper()
         self.helper.form_method = "get"

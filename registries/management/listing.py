@@ -71,4 +71,4 @@ def check_summary(obj):
     """Return the last check as one table cell: "Push allowed 2026-12-04T10:00:00+00:00" or "never"."""
     if not obj.last_checked_at:
         return "never"
-    return f"{obj.get_last_check_status_display()} {isoformat(obj.last_checked_at)}"
+    return f"{obj.get_last_check_status_display()} {isoformat(obj.last_checked_at.replace(microsecond=0))}"

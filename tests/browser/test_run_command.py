@@ -157,7 +157,7 @@ def test_run_starts_stops_and_restarts(run_command, chromium):
     assert banner_value(r"Demo registry: (https://127\.0\.0\.1:\d+)", output) == registry_url
     assert banner_value(r"all with the password (\S+)", output) == password
     assert (run_command.var_dir / "registry" / "tls" / "ca.pem").read_bytes() == ca_pem
-    assert re.search(r"Demo data: \d+ already existed\.", output), output
+    assert re.search(r"Demo data: \d+ demo objects already existed\.", output), output
     assert "Started 1 lab container(s) again" in output
 
     log_in_and_look(chromium, url, "alice", password, "run-second")

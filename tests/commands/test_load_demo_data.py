@@ -131,7 +131,7 @@ def test_second_run_changes_nothing(run, demo_env, ca_file):
 
     assert row_counts() == before
     assert RegistryAccount.objects.get().password.token == password_token
-    assert output.stdout.splitlines()[-1] == "15 already existed."
+    assert output.stdout.splitlines()[-1] == "15 demo objects already existed."
     assert "Exists   lab Demo lab" in output.stdout
     assert "Exists   user alice, lab user in Container Lab; password unchanged" in output.stdout
 
@@ -151,7 +151,7 @@ def test_new_registry_address_updates(run, demo_env, ca_file, monkeypatch):
 
     output = load(run, ca_file, address="127.0.0.1:6443")
 
-    assert output.stdout.splitlines()[-1] == "Updated 1 registry, 1 account; 13 already existed."
+    assert output.stdout.splitlines()[-1] == "Updated 1 registry, 1 account; 13 demo objects already existed."
     assert ContainerRegistry.objects.get().address == "127.0.0.1:6443"
     assert RegistryAccount.objects.get().password.reveal() == "new-registry-pass-2"
     changes = AuditRecord.objects.filter(action=AuditRecord.Action.CHANGE)

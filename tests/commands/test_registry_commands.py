@@ -280,7 +280,7 @@ def test_add_account_by_registry_id(run, monkeypatch, registry, acme):
 def test_add_account_organization_outside_registry(run, monkeypatch, registry, globex):
     monkeypatch.setenv("ACCOUNT_PASSWORD", "pw")
 
-    with pytest.raises(CommandError, match=r"--organization: Select a valid choice"):
+    with pytest.raises(CommandError, match=r"--organization: Choose Acme or an organization below it"):
         run("add_registry_account", "--registry", "main", "--organization", "globex",
             "--username", "ci", "--password-env", "ACCOUNT_PASSWORD")
 

@@ -175,7 +175,7 @@ class Command(BaseCommand):
                 )
                 parts.append(f"{verb} {listed}")
         existing = sum(self.counts["exists"].values())
-        parts.append(f"{existing} already existed" if existing else "nothing existed before")
+        parts.append(f"{existing} demo objects already existed" if existing else "nothing existed before")
         text = "; ".join(parts)
         return text[0].upper() + text[1:] + "."
 
