@@ -13,6 +13,7 @@ PACKAGES = {
     "skopeo": "skopeo",
     "busybox": "busybox-static",
     "htpasswd": "apache2-utils",
+    "wrk": "wrk",
 }
 
 

@@ -11,7 +11,7 @@ from crispy_forms.layout import Div, Field, Layout, Submit
 from cryptography import x509
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Lower
 from django.views.decorators.debug import sensitive_variables
 
@@ -365,9 +365,13 @@ class RegistryFilterForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["organization"].queryset = Organization.objects.administered_by(user)
+        # Only organizations that own a registry: a platform with thousands of
+        # organizations would otherwise render thousands of options per page.
+        self.fields["organization"].queryset = Organization.objects.administered_by(user).filter(
+            Exists(ContainerRegistry.objects.filter(organization=OuterRef("pk")))
+        )
         self.fields["organization"].error_messages["invalid_choice"] = (
-            "Choose an organization that you administer."
+            "Choose an organization that you administer and that has a registry."
         )
 
         self.helper = FormHelper()

@@ -35,7 +35,8 @@ logger = logging.getLogger(__name__)
 # A registry check without an admin account to log in with only proves that
 # the registry responds, and ends as REACHABLE. Every other check must prove push.
 PASSING_STATUSES = frozenset({CheckStatus.OK, CheckStatus.REACHABLE})
-DEFAULT_WORKERS = 8
+# Checks wait on the network, so one thread per check up to this many.
+MAX_DEFAULT_WORKERS = 32
 HEADERS = ["CHECK", "ID", "REGISTRY", "ADDRESS", "RESULT", "MESSAGE"]
 
 
@@ -110,8 +111,11 @@ class Command(BaseCommand):
             "--workers",
             type=positive_int,
             metavar="N",
-            default=DEFAULT_WORKERS,
-            help=f"Checks run at the same time (default {DEFAULT_WORKERS}).",
+            default=None,
+            help=(
+                "Checks run at the same time (default: one per check, at most "
+                f"{MAX_DEFAULT_WORKERS})."
+            ),
         )
         default_timeout = client.CHECK_BUDGET_FACTOR * settings.REGISTRY_CHECK_TIMEOUT + 5
         parser.add_argument(
@@ -166,6 +170,7 @@ class Command(BaseCommand):
         """Run CHECKS in a thread pool; a check still running after its share of time fails."""
         if not checks:
             return
+        workers = workers or min(len(checks), MAX_DEFAULT_WORKERS)
         rounds = math.ceil(len(checks) / workers)
         pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="verify-registries"
