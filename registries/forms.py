@@ -13,6 +13,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Lower
+from django.forms.utils import flatatt
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_variables
 
 from organizations.models import Organization
@@ -349,6 +352,30 @@ class RegistryAccountForm(forms.ModelForm):
         return cleaned_data
 
 
+class PlainSelect(forms.Select):
+    """A select rendered in Python instead of one template per option.
+
+    Django renders each option through its own template, about 0.1 ms an
+    option; a filter offering hundreds of organizations spent most of the
+    registry list's time there.
+    """
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        options = [
+            format_html(
+                '<option value="{}"{}>{}</option>',
+                option["value"], " selected" if option["selected"] else "", option["label"],
+            )
+            for _, group, _ in widget["optgroups"]
+            for option in group
+        ]
+        return format_html(
+            '<select name="{}"{}>{}</select>',
+            widget["name"], flatatt(widget["attrs"]), mark_safe("".join(options)),
+        )
+
+
 class RegistryFilterForm(forms.Form):
     """Search and filters of the registry list, read from the query string."""
 
@@ -359,7 +386,8 @@ class RegistryFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "Name or address", "type": "search"}),
     )
     organization = forms.ModelChoiceField(
-        queryset=Organization.objects.none(), required=False, empty_label="All organizations"
+        queryset=Organization.objects.none(), required=False, empty_label="All organizations",
+        widget=PlainSelect,
     )
     enabled = forms.ChoiceField(choices=ENABLED_CHOICES, required=False, label="Status")
 
