@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from audit.models import AuditRecord, record
+from organizations import services
 from organizations.access import administrator_required
 from organizations.forms import (
     MembershipAddForm,
@@ -23,7 +24,7 @@ from organizations.forms import (
     OrganizationForm,
     removes_own_access,
 )
-from organizations.models import Membership, Organization
+from organizations.models import Organization
 from registries.models import ContainerRegistry
 
 logger = logging.getLogger(__name__)
@@ -83,13 +84,7 @@ def organization_create(request):
     form = OrganizationForm(request.POST or None, initial=initial, user=request.user)
 
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            organization = form.save()
-            record(
-                request.user, AuditRecord.Action.ADD, organization,
-                changed_fields=form.changed_data, organization_id=organization.pk,
-            )
-        logger.info("organization %s created by user %s", organization.pk, request.user.pk)
+        organization = services.save_organization(form, request.user)
         messages.success(request, f"Organization {organization} created.")
         return redirect(organization)
 
@@ -139,13 +134,7 @@ def organization_edit(request, pk):
     form = OrganizationForm(request.POST or None, instance=organization, user=request.user)
 
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            organization = form.save()
-            record(
-                request.user, AuditRecord.Action.CHANGE, organization,
-                changed_fields=form.changed_data, organization_id=organization.pk,
-            )
-        logger.info("organization %s changed by user %s", organization.pk, request.user.pk)
+        organization = services.save_organization(form, request.user)
         messages.success(request, f"Organization {organization} saved.")
         return redirect(organization)
 
@@ -164,16 +153,7 @@ def membership_list(request, pk):
     form = MembershipAddForm(request.POST or None, organization=organization)
 
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            membership = form.save()
-            record(
-                request.user, AuditRecord.Action.ADD, membership,
-                changed_fields=["role"], organization_id=organization.pk,
-            )
-        logger.info(
-            "user %s added to organization %s by user %s",
-            membership.user_id, organization.pk, request.user.pk,
-        )
+        membership = services.add_member(form, request.user)
         messages.success(request, f"{membership.user} added as {membership.get_role_display()}.")
         return redirect("organizations:members", pk=organization.pk)
 
@@ -208,16 +188,7 @@ def membership_edit(request, pk, membership_pk):
     form = MembershipRoleForm(request.POST or None, instance=membership, user=request.user)
 
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            membership = form.save()
-            record(
-                request.user, AuditRecord.Action.CHANGE, membership,
-                changed_fields=form.changed_data, organization_id=organization.pk,
-            )
-        logger.info(
-            "role of user %s in organization %s set to %s by user %s",
-            membership.user_id, organization.pk, membership.role, request.user.pk,
-        )
+        membership = services.change_role(form, request.user)
         messages.success(
             request, f"{membership.user} is now {membership.get_role_display()} of {organization}."
         )

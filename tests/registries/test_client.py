@@ -30,7 +30,6 @@ from tests.fixtures.registries import (
     TLS_PUSHER,
     TLS_USERS,
     TOKEN_MAINTAINER,
-    TOKEN_PULLER,
     TOKEN_PUSHER,
     TOKEN_USERS,
 )

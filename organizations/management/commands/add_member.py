@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.models import AuditRecord, record
+from organizations import services
 from organizations.forms import MembershipAddForm
 from organizations.management.commandline import (
     COMMAND_ACTOR,
@@ -71,16 +72,8 @@ class Command(BaseCommand):
                 raise form_error(
                     form, "Membership not added.", {"username": "USERNAME", "role": "--role"}
                 )
-            membership = form.save()
-            record(
-                COMMAND_ACTOR, AuditRecord.Action.ADD, membership,
-                changed_fields=["role"], organization_id=organization.pk,
-            )
+            membership = services.add_member(form, COMMAND_ACTOR)
 
-        logger.info(
-            "user %s added to organization %s as %s by manage.py",
-            membership.user_id, organization.pk, membership.role,
-        )
         if options["verbosity"] == 0:
             self.stdout.write(str(membership.pk))
             return

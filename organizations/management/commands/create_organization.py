@@ -1,17 +1,13 @@
-import logging
-
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from audit.models import AuditRecord, record
+from organizations import services
 from organizations.forms import OrganizationForm
 from organizations.management.commandline import (
     COMMAND_ACTOR,
     find_organization,
     form_error,
 )
-
-logger = logging.getLogger(__name__)
 
 OPTIONS_BY_FIELD = {"name": "NAME", "slug": "--slug", "parent": "--parent"}
 
@@ -55,13 +51,8 @@ class Command(BaseCommand):
             if not form.is_valid():
                 raise form_error(form, "Organization not created.", OPTIONS_BY_FIELD)
 
-            organization = form.save()
-            record(
-                COMMAND_ACTOR, AuditRecord.Action.ADD, organization,
-                changed_fields=form.changed_data, organization_id=organization.pk,
-            )
+            organization = services.save_organization(form, COMMAND_ACTOR)
 
-        logger.info("organization %s created by manage.py", organization.pk)
         if options["verbosity"] == 0:
             self.stdout.write(str(organization.pk))
             return
