@@ -5,7 +5,7 @@ import sys
 
 # Long-running processes log their work at INFO. Every other command prints
 # its own result, so its log shows warnings and errors only, unless
-# LOD_LOG_LEVEL asks for more.
+# LOD_LOG_LEVEL requests more.
 SERVER_COMMANDS = {"runserver", "db_worker"}
 
 

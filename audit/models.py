@@ -1,4 +1,4 @@
-"""An append-only trail of who changed what, and when. It never holds a secret."""
+"""An append-only trail of who changed what, and when. It never contains a secret."""
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType

@@ -74,7 +74,7 @@ CERTIFICATE_RENEW_MARGIN = datetime.timedelta(days=2)
 WEB_READY_TIMEOUT = 60
 # Seconds the idle worker waits between polls of the queue. django-tasks-db's
 # default of 1 s was most of a small persist's overhead over the engine's own
-# commit and push (docs/benchmarks.md); a poll is one indexed query.
+# commit and push (docs/benchmarks.md). Each poll is one indexed query.
 WORKER_POLL_INTERVAL = 0.1
 # db_worker finishes its running task on the first SIGTERM and marks it
 # failed on the second. A task killed outright would stay "running" for ever.

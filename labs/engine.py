@@ -38,8 +38,10 @@ DEFAULT_TIMEOUT = 60
 EXEC_READ_MARGIN = 10
 DEFAULT_EXEC_TIME_LIMIT = 10
 DEFAULT_MAX_OUTPUT = 64 * 1024
-# Where a command's output is kept until it is read back; /tmp exists in
-# every image this product runs, the local base image included.
+# Folder that keeps a command's output until it is read back. The local base
+# image has it, like most images.
+# NOTE: in an image without /tmp the redirection fails, so the command does
+# not run and the result shows a non-zero exit code with no output.
 EXEC_OUTPUT_DIR = "/tmp"
 # Exit status of a command killed by SIGKILL, which ``timeout -s KILL`` sends.
 KILLED_EXIT_CODE = 137
@@ -227,8 +229,8 @@ def exec_command(engine_url, container_id, command, *, time_limit=DEFAULT_EXEC_T
 
     The image's ``timeout`` program kills the command after TIME_LIMIT
     seconds. Standard output and error, interleaved, go to a file in the
-    container that is read back through the archive endpoint and then
-    removed; output beyond MAX_OUTPUT bytes is dropped.
+    container, which is read back through the archive endpoint and then
+    removed. Output beyond MAX_OUTPUT bytes is dropped.
 
     The file, not the exec stream, carries the output because Podman 4.3's
     Docker-compatible service sometimes sends an empty exec stream for a

@@ -145,7 +145,7 @@ def _repository_name(job):
 def _reconnecting(write):
     """Run WRITE; when the database connection was lost, reconnect and run it once more.
 
-    A worker holds its connection for the whole push, so a database restart
+    A worker keeps its connection for the whole push, so a database restart
     or a dropped connection would otherwise leave the job running for ever.
     """
     try:

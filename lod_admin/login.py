@@ -1,7 +1,7 @@
 """Login with throttling: repeated failures lock a user name and a client address for a while.
 
 Counters live in the default cache (the database cache, so every web
-process sees the same counts).
+process reads the same counts).
 """
 
 import logging

@@ -1,4 +1,4 @@
-"""Who may do what: the single place for role checks shared by views and commands."""
+"""Role checks shared by views and commands, kept in one place."""
 
 from functools import wraps
 
@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 def is_administrator(user):
     """Tell whether USER is a platform administrator or administers some organization.
 
-    The answer is cached on the user object so that a page asking twice costs
+    The result is cached on the user object so that a page asking twice costs
     one query.
     """
     if not user.is_authenticated:
@@ -22,7 +22,7 @@ def is_administrator(user):
 
 
 def administrator_required(view):
-    """Send anonymous users to the login page and answer 403 to users who are not administrators."""
+    """Send anonymous users to the login page and return 403 to users who are not administrators."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):

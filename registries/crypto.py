@@ -1,8 +1,8 @@
 """Encryption of stored credentials with Fernet keys from settings.
 
-The first key in ``settings.CREDENTIAL_KEYS`` encrypts; every key decrypts,
-so a new key can be put in front and the old ones kept until
-``rotate_credential_keys`` has moved every row to the new one.
+The first key in ``settings.CREDENTIAL_KEYS`` encrypts, and every key
+decrypts. A new key can therefore be put in front, and the old ones kept
+until ``rotate_credential_keys`` has moved every row to the new one.
 """
 
 from functools import lru_cache

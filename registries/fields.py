@@ -10,7 +10,7 @@ MASK = "********"
 class Secret:
     """An encrypted credential as loaded from the database.
 
-    Only ``reveal()`` returns the plaintext; ``str`` and ``repr`` show a mask,
+    Only ``reveal()`` returns the plaintext. ``str`` and ``repr`` show a mask,
     so a secret printed by accident in a template, a log line or a traceback
     gives nothing away.
     """
@@ -44,7 +44,7 @@ class Secret:
 
 
 class SecretDescriptor:
-    """Encrypt plaintext as soon as it is assigned, so an instance never holds it."""
+    """Encrypt plaintext as soon as it is assigned, so an instance never contains it."""
 
     def __init__(self, field):
         self.field = field
@@ -64,7 +64,7 @@ class EncryptedSecretField(models.TextField):
     """Store a ``Secret`` as its Fernet token; assign plaintext or a ``Secret``.
 
     A plain ``str`` assigned to the attribute is taken as plaintext and
-    encrypted at once. The database never sees the plaintext, and
+    encrypted at once. The database never receives the plaintext, and
     ``dumpdata`` writes the token.
     """
 

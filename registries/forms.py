@@ -356,7 +356,7 @@ class PlainSelect(forms.Select):
     """A select rendered in Python instead of one template per option.
 
     Django renders each option through its own template, about 0.1 ms an
-    option; a filter offering hundreds of organizations spent most of the
+    option. A filter offering hundreds of organizations spent most of the
     registry list's time there.
     """
 

@@ -24,7 +24,7 @@ def rotate_secrets(batch_size=500, dry_run=False):
     rows locked, so a crash leaves each row either on its old key or on the
     new one, and both still decrypt. Returns a dict of counts per column:
     ``{"registries.ContainerRegistry.admin_password": {"checked": n,
-    "rotated": n}}``; with DRY_RUN the counts say what would be rotated.
+    "rotated": n}}``; with DRY_RUN they count what would be rotated.
     """
     counts = {}
     for model, field in SECRET_COLUMNS:

@@ -5,7 +5,7 @@ scheme, no path, no trailing slash. Docker Hub's several names are one
 registry, stored as ``docker.io``.
 
 A repository is one or more path components of ``[a-z0-9]`` runs joined by
-``.``, ``_``, ``__`` or dashes, separated by ``/``; together with the
+``.``, ``_``, ``__`` or dashes, separated by ``/``. Together with the
 registry address it is at most 255 characters. A tag is at most 128
 characters from ``[A-Za-z0-9_.-]`` and does not start with ``.`` or ``-``.
 """
@@ -28,7 +28,7 @@ DOCKER_HUB_ALIASES = frozenset(
     }
 )
 
-# Host names that cloud platforms answer with instance metadata and
+# Host names where cloud platforms serve instance metadata and
 # credentials. A registry address never needs them.
 METADATA_HOSTS = frozenset(
     {

@@ -83,7 +83,7 @@ def save_account(form, user):
     """Save a valid account FORM and record who added or changed what."""
     adding = form.instance.pk is None
     if not adding and {"username", "password"} & set(form.changed_data):
-        # The last check tested other credentials; it says nothing about these.
+        # The last check tested other credentials, so its result does not apply.
         form.instance.last_check_status = CheckStatus.NEVER
         form.instance.last_check_message = ""
         form.instance.last_checked_at = None
